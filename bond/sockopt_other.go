@@ -1,0 +1,7 @@
+//go:build !linux
+
+package bond
+
+import "net"
+
+func setNotSentLowat(net.Conn, int) {}
