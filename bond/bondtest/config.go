@@ -92,5 +92,5 @@ func (c LinkConfig) recvBuffer(rate int64) int64 {
 	if c.RecvBuffer > 0 {
 		return int64(c.RecvBuffer)
 	}
-	return max(MinRecvBuffer, 2*bytesIn(c.Delay, rate))
+	return max(MinRecvBuffer, 2*min(bytesIn(c.Delay, rate), math.MaxInt64/2))
 }

@@ -120,9 +120,11 @@ func (d *dir) writeCh() chan struct{} {
 	return d.writeWake
 }
 
-// wait drops d.mu until ch is closed, link time reaches until (if timed and
-// the clock runs) or deadline passes, then takes d.mu again. The caller
-// re-checks its condition; *t is reused across the caller's waits.
+// wait drops d.mu until ch is closed, link time reaches until (if timed
+// and the clock runs) or deadline passes, then takes d.mu again. Every
+// state change that could end a wait (data, room, Unblock, any close, a
+// new deadline or rate) closes ch, so this one select also watches for
+// Close. The caller re-checks its condition; *t is reused across waits.
 func (d *dir) wait(ch chan struct{}, now time.Time, until time.Duration, timed bool, deadline time.Time, t **time.Timer) {
 	dur := time.Duration(-1)
 	if timed && !d.frozen {
@@ -157,7 +159,7 @@ func stopTimer(t *time.Timer) {
 	}
 }
 
-// read implements Conn.Read for the receiving end of d.
+// readInto implements Conn.Read for the receiving end of d.
 func (d *dir) readInto(p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -324,7 +326,7 @@ func (d *dir) write(p []byte) (int, error) {
 			d.recvWait = true
 		}
 		if ok {
-			d.push(p[:need], lt)
+			d.pushSeg(p[:need], false, lt)
 			p = p[need:]
 			n += int(need)
 			continue
@@ -333,11 +335,9 @@ func (d *dir) write(p []byte) (int, error) {
 	}
 }
 
-// push schedules one segment (or a FIN when data is nil and fin is set).
-func (d *dir) push(data []byte, lt time.Duration) {
-	d.pushSeg(data, false, lt)
-}
-
+// pushSeg schedules one segment, or a FIN, behind everything written
+// before it; while frozen it counts towards the queue, while blackholed or
+// with nobody left to read it is lost.
 func (d *dir) pushSeg(data []byte, fin bool, lt time.Duration) {
 	n := int64(len(data))
 	txStart := max(lt, d.lastTxEnd)

@@ -25,5 +25,10 @@
 // Nothing here starts a goroutine: waits use time.Timer and channels created
 // by the calling goroutine, so a Link works in real time (accurate to the
 // runtime's timer resolution, cheap on CPU) and inside a testing/synctest
-// bubble with fake time, where every timing is exact.
+// bubble with fake time, where every timing is exact. Create a Link in the
+// bubble that uses it: its clock starts at time.Now.
+//
+// On a loaded machine a writer woken late by the scheduler can let a fast
+// link idle, as a real application would; real-time benchmarks of fast
+// links may want a QueueBytes worth a few milliseconds or more.
 package bondtest

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"os"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -192,4 +193,51 @@ func TestTimingMath(t *testing.T) {
 	if got := bytesIn(math.MaxInt64, math.MaxInt64); got != math.MaxInt64 {
 		t.Errorf("bytesIn saturation = %d", got)
 	}
+}
+
+// Delivered counts bytes that reached the receiver, read or not.
+func TestStatsDelivered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := Pipe(LinkConfig{Rate: 1000, Delay: 10 * time.Millisecond}, LinkConfig{})
+		defer l.Close()
+		if _, err := l.A().Write(make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+		want := func(at string, st, exp DirStats) {
+			t.Helper()
+			if st != exp {
+				t.Fatalf("%s: %+v, want %+v", at, st, exp)
+			}
+		}
+		time.Sleep(109 * time.Millisecond) // 100 ms on the wire + 10 ms
+		want("in flight", l.Stats().AToB, DirStats{Written: 100, Unread: 100})
+		time.Sleep(time.Millisecond)
+		want("delivered", l.Stats().AToB, DirStats{Written: 100, Delivered: 100, Unread: 100})
+		l.B().Read(make([]byte, 60))
+		want("read", l.Stats().AToB, DirStats{Written: 100, Delivered: 100, Read: 60, Unread: 40})
+	})
+}
+
+// Blackhole keeps what already reached the receiver's buffer.
+func TestBlackholeKeepsDelivered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := Pipe(LinkConfig{Delay: 10 * time.Millisecond}, LinkConfig{})
+		defer l.Close()
+		l.A().Write([]byte("early"))
+		time.Sleep(10 * time.Millisecond)
+		l.A().Write([]byte("late"))
+		l.Blackhole()
+		buf := make([]byte, 100)
+		n, err := l.B().Read(buf)
+		if err != nil || string(buf[:n]) != "early" {
+			t.Fatalf("Read %q %v", buf[:n], err)
+		}
+		l.B().SetReadDeadline(time.Now().Add(time.Hour))
+		if _, err := l.B().Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read after the hole: %v", err)
+		}
+		if st := l.Stats().AToB; st.Dropped != 4 || st.Read != 5 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
 }
