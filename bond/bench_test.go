@@ -197,7 +197,8 @@ func BenchmarkFailover(b *testing.B) {
 						break
 					}
 				}
-				tail := m.bucket[max(len(m.bucket)-10, first):]
+				full := min(len(m.bucket), int(time.Since(m.start)/width)) // complete buckets only
+				tail := m.bucket[max(full-10, first):full]
 				var n int64
 				for _, x := range tail {
 					n += x

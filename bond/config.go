@@ -133,7 +133,7 @@ func (c *Config) logger() *slog.Logger {
 // tick is the period of a session's housekeeping: stall and silence
 // checks, heartbeats, the grace timer.
 func (c *Config) tick() time.Duration {
-	return min(c.MinStallTimeout/4, c.HeartbeatInterval/2, 50*time.Millisecond)
+	return min(c.MinStallTimeout/10, c.HeartbeatInterval/4, 20*time.Millisecond)
 }
 
 // LinkOptions describe one link as its caller knows it.

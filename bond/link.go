@@ -55,6 +55,7 @@ type sentChunk struct {
 	delivered   uint64    // l.delivered when it was sent
 	deliveredAt time.Time // l.deliveredAt when it was sent
 	requeued    bool      // already handed to the resend queue
+	appLimited  bool      // nothing else was waiting: the link was not pushed
 }
 
 type linkCounters struct {
@@ -240,7 +241,13 @@ func (l *Link) deliveredLocked(linkRecv uint64, now time.Time) error {
 		if d := now.Sub(last.sentAt); d > interval {
 			interval = d
 		}
-		l.rate.sample(float64(linkRecv-last.delivered)/interval.Seconds(), now)
+		bps := float64(linkRecv-last.delivered) / interval.Seconds()
+		// A sample taken while the application had nothing more to send
+		// shows what was offered, not what the link can carry: it may
+		// raise the estimate, never lower it (as in BBR).
+		if !last.appLimited || bps > l.rate.estimate() {
+			l.rate.sample(bps, now)
+		}
 		l.stats.rateBps.Store(int64(l.rate.estimate()))
 	}
 	clear(l.inflight[:i])

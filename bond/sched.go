@@ -65,10 +65,12 @@ func (s *Session) pickLocked(l *Link) ([]byte, uint64) {
 		off: sp.off, end: sp.end, linkEnd: l.sent, sentAt: now,
 		delivered: l.delivered, deliveredAt: l.deliveredAt,
 	})
+	c := &l.inflight[len(l.inflight)-1]
 	if l.inflightB == 0 {
 		// The link was idle: measure from now, not from its last delivery.
-		l.inflight[len(l.inflight)-1].deliveredAt = now
+		c.deliveredAt = now
 	}
+	c.appLimited = s.sndNxt >= s.sndWrite && len(s.retx) == 0
 	l.inflightB += size
 	l.stats.bytesSent.Add(int64(size))
 	l.stats.inflight.Store(int64(l.inflightB))
