@@ -39,6 +39,10 @@ func clientCommand() *cli.Command {
 			altsrc.NewBoolFlag(&cli.BoolFlag{Name: "allow-public", Usage: "allow a non-loopback --socks address without --socks-auth-file", EnvVars: []string{"BRAID_ALLOW_PUBLIC"}}),
 			altsrc.NewStringFlag(&cli.StringFlag{Name: "server-name", Usage: "verify the exit's certificate for this name (with a real --cert on the exit)", EnvVars: []string{"BRAID_SERVER_NAME"}}),
 			altsrc.NewDurationFlag(&cli.DurationFlag{Name: "grace", Value: bond.DefaultConfig().Grace, Usage: "how long the session survives with every link down", EnvVars: []string{"BRAID_GRACE"}}),
+			altsrc.NewIntFlag(&cli.IntFlag{Name: "max-conns", Value: socks.DefaultConfig().MaxConns, Usage: "concurrent SOCKS connections; more are closed at once", EnvVars: []string{"BRAID_MAX_CONNS"}}),
+			altsrc.NewDurationFlag(&cli.DurationFlag{Name: "socks-handshake-timeout", Value: socks.DefaultConfig().HandshakeTimeout, Usage: "a SOCKS client must finish its greeting and request within this", EnvVars: []string{"BRAID_SOCKS_HANDSHAKE_TIMEOUT"}}),
+			altsrc.NewDurationFlag(&cli.DurationFlag{Name: "connect-timeout", Value: mux.DefaultConfig().ConnectTimeout, Usage: "how long a CONNECT waits for the exit's answer", EnvVars: []string{"BRAID_CONNECT_TIMEOUT"}}),
+			altsrc.NewDurationFlag(&cli.DurationFlag{Name: "idle-timeout", Value: 0, Usage: "close proxied connections idle this long (0: never)", EnvVars: []string{"BRAID_IDLE_TIMEOUT"}}),
 		}, logFlags()...),
 		Action: runClient,
 	})
@@ -77,6 +81,8 @@ func runClient(c *cli.Context) error {
 	scfg.Listen = c.String("socks")
 	scfg.AllowPublic = c.Bool("allow-public")
 	scfg.Logger = log
+	scfg.MaxConns = c.Int("max-conns")
+	scfg.HandshakeTimeout = c.Duration("socks-handshake-timeout")
 	if f := c.String("socks-auth-file"); f != "" {
 		if scfg.Credentials, err = socks.LoadCredentials(f); err != nil {
 			return err
@@ -91,6 +97,11 @@ func runClient(c *cli.Context) error {
 	bcfg.Grace = c.Duration("grace")
 	mcfg := mux.DefaultConfig()
 	mcfg.Logger = log
+	mcfg.ConnectTimeout = c.Duration("connect-timeout")
+	mcfg.IdleTimeout = c.Duration("idle-timeout")
+	if err := mcfg.Validate(); err != nil {
+		return err
+	}
 
 	cl, err := startClient(c.Context, clientOptions{
 		exit: c.String("exit"), links: specs, socks: scfg, link: lcfg, bond: bcfg, mux: mcfg, log: log,

@@ -32,6 +32,9 @@ func exitCommand() *cli.Command {
 			altsrc.NewIntFlag(&cli.IntFlag{Name: "max-sessions", Value: 1024, Usage: "bonded sessions (clients) held at once", EnvVars: []string{"BRAID_MAX_SESSIONS"}}),
 			altsrc.NewIntFlag(&cli.IntFlag{Name: "max-streams", Value: mux.DefaultConfig().MaxStreams, Usage: "concurrent proxied connections per session", EnvVars: []string{"BRAID_MAX_STREAMS"}}),
 			altsrc.NewDurationFlag(&cli.DurationFlag{Name: "dial-timeout", Value: 10 * time.Second, Usage: "how long the exit tries to reach a target", EnvVars: []string{"BRAID_DIAL_TIMEOUT"}}),
+			altsrc.NewIntFlag(&cli.IntFlag{Name: "max-pending-connects", Value: mux.DefaultConfig().MaxPendingConnects, Usage: "target dials in progress per session; more are refused at once", EnvVars: []string{"BRAID_MAX_PENDING_CONNECTS"}}),
+			altsrc.NewDurationFlag(&cli.DurationFlag{Name: "handshake-timeout", Value: link.DefaultConfig().HandshakeTimeout, Usage: "a link must finish TLS and authentication within this", EnvVars: []string{"BRAID_HANDSHAKE_TIMEOUT"}}),
+			altsrc.NewDurationFlag(&cli.DurationFlag{Name: "idle-timeout", Value: 0, Usage: "close proxied connections idle this long (0: never)", EnvVars: []string{"BRAID_IDLE_TIMEOUT"}}),
 			altsrc.NewDurationFlag(&cli.DurationFlag{Name: "grace", Value: bond.DefaultConfig().Grace, Usage: "how long a session with no link waits for one to return", EnvVars: []string{"BRAID_GRACE"}}),
 		}, logFlags()...),
 		Action: runExit,
@@ -50,6 +53,7 @@ func runExit(c *cli.Context) error {
 	lcfg := link.DefaultConfig()
 	lcfg.Secret = secret
 	lcfg.Logger = log
+	lcfg.HandshakeTimeout = c.Duration("handshake-timeout")
 	if c.String("cert") != "" || c.String("key") != "" {
 		cert, err := tls.LoadX509KeyPair(c.String("cert"), c.String("key"))
 		if err != nil {
@@ -69,6 +73,8 @@ func runExit(c *cli.Context) error {
 	mcfg.Logger = log
 	mcfg.MaxStreams = c.Int("max-streams")
 	mcfg.ConnectTimeout = c.Duration("dial-timeout")
+	mcfg.MaxPendingConnects = c.Int("max-pending-connects")
+	mcfg.IdleTimeout = c.Duration("idle-timeout")
 	if err := mcfg.Validate(); err != nil {
 		return err
 	}
