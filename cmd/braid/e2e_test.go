@@ -273,3 +273,71 @@ func TestWrongSecretGetsNothing(t *testing.T) {
 	}
 	t.Logf("curl: exit %d, %s", code, strings.TrimSpace(errs))
 }
+
+// socksConnect opens a SOCKS5 CONNECT to host:port through proxy with a
+// raw client and returns the conn after a success reply.
+func socksConnect(t testing.TB, proxy, host string, port int) *net.TCPConn {
+	t.Helper()
+	c, err := net.Dial("tcp", proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	req := []byte{5, 1, 0, 5, 1, 0, 3, byte(len(host))}
+	req = append(req, host...)
+	req = append(req, byte(port>>8), byte(port))
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	var rep [12]byte // method choice (2) + reply with an IPv4 bound address (10)
+	if _, err := io.ReadFull(c, rep[:]); err != nil {
+		t.Fatal(err)
+	}
+	if rep[1] != 0 || rep[3] != 0 {
+		t.Fatalf("SOCKS reply %v", rep)
+	}
+	c.SetDeadline(time.Time{})
+	return c.(*net.TCPConn)
+}
+
+// Half-close: the app shuts its write side after the request and still
+// receives the whole response, which the target sends only after EOF.
+func TestHalfCloseThroughTunnel(t *testing.T) {
+	r := startRig(t, 2, true, nil, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		h := sha256.New()
+		io.Copy(h, c) // until the app's EOF
+		sum := h.Sum(nil)
+		io.Copy(c, io.LimitReader(newPattern(byte(sum[0])), 8<<20))
+		c.Write(sum)
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	c := socksConnect(t, r.socks, onlyOnExit, port)
+	defer c.Close()
+	req := make([]byte, 3<<20)
+	newPattern(3).Read(req)
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(req)
+	if len(resp) != 8<<20+32 || !bytes.Equal(resp[8<<20:], want[:]) {
+		t.Fatalf("response: %d bytes; trailer matches: %v", len(resp), len(resp) >= 32 && bytes.Equal(resp[len(resp)-32:], want[:]))
+	}
+}
