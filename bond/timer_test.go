@@ -171,3 +171,47 @@ func (s *Session) linkList() []*Link {
 	defer s.mu.Unlock()
 	return append([]*Link(nil), s.links...)
 }
+
+// A reader that stops reading holds the writer back: the receiver never
+// buffers more than RecvWindow and the sender never more than SendBuffer.
+func TestSlowReaderBackpressure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := DefaultConfig()
+		cfg.SendBuffer = 1 << 20
+		cfg.RecvWindow = 2 << 20
+		p := newPair(t, cfg, pipePair)
+		p.join(pipePair, LinkOptions{Name: "l1"})
+		data := payload(21, 8<<20)
+		wrote := make(chan int, 1)
+		go func() {
+			n, _ := p.exit.Write(data)
+			wrote <- n
+		}()
+		synctest.Wait() // the writer is blocked: nothing is reading
+		select {
+		case n := <-wrote:
+			t.Fatalf("Write of %d bytes returned (%d) though nobody reads", len(data), n)
+		default:
+		}
+		p.client.mu.Lock()
+		buffered := int(p.client.rcvNext-p.client.rcvRead) + p.client.oooBytes
+		p.client.mu.Unlock()
+		p.exit.mu.Lock()
+		queued := int(p.exit.sndWrite - p.exit.sndUna)
+		p.exit.mu.Unlock()
+		if buffered > cfg.RecvWindow || buffered < cfg.RecvWindow-cfg.ChunkSize {
+			t.Fatalf("receiver buffers %d bytes, window %d", buffered, cfg.RecvWindow)
+		}
+		if queued > cfg.SendBuffer {
+			t.Fatalf("sender queues %d bytes, budget %d", queued, cfg.SendBuffer)
+		}
+		// Reading drains everything, byte-exact.
+		got := make([]byte, len(data))
+		if _, err := io.ReadFull(p.client, got); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read back: %v", err)
+		}
+		if n := <-wrote; n != len(data) {
+			t.Fatalf("wrote %d", n)
+		}
+	})
+}
