@@ -216,3 +216,29 @@ func BenchmarkFailover(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLoopbackTCP measures one stream over two unshaped loopback TCP
+// links: the CPU cost of the bonding layer itself (b.SetBytes: MB/s).
+func BenchmarkLoopbackTCP(b *testing.B) {
+	p := newPair(b, DefaultConfig(), tcpPair(b))
+	p.join(tcpPair(b), LinkOptions{Name: "l1"})
+	const size = 256 << 20
+	b.SetBytes(size)
+	b.ResetTimer()
+	for range b.N {
+		done := make(chan error, 1)
+		go func() {
+			_, err := io.CopyN(io.Discard, p.client, size)
+			done <- err
+		}()
+		buf := payload(8, 256<<10)
+		for n := 0; n < size; n += len(buf) {
+			if _, err := p.exit.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -31,8 +31,8 @@ func clientCommand() *cli.Command {
 			"default route.",
 		Flags: append([]cli.Flag{
 			altsrc.NewStringFlag(&cli.StringFlag{Name: "socks", Value: "127.0.0.1:1080", Usage: "SOCKS5 listen address", EnvVars: []string{"BRAID_SOCKS"}}),
-			altsrc.NewStringFlag(&cli.StringFlag{Name: "secret-file", Usage: "file with the shared secret (braid keygen)", EnvVars: []string{"BRAID_SECRET_FILE"}, Required: true}),
-			altsrc.NewStringFlag(&cli.StringFlag{Name: "exit", Usage: "the exit's HOST:PORT", EnvVars: []string{"BRAID_EXIT"}, Required: true}),
+			altsrc.NewStringFlag(&cli.StringFlag{Name: "secret-file", Usage: "file with the shared secret (braid keygen)", EnvVars: []string{"BRAID_SECRET_FILE"}}),
+			altsrc.NewStringFlag(&cli.StringFlag{Name: "exit", Usage: "the exit's HOST:PORT", EnvVars: []string{"BRAID_EXIT"}}),
 			altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "link", Usage: "a link to the exit (repeat): to=,dev=,src=,conns=,name=,backup", EnvVars: []string{"BRAID_LINK"}}),
 			altsrc.NewIntFlag(&cli.IntFlag{Name: "links", Value: 2, Usage: "without --link: this many plain links over the default route", EnvVars: []string{"BRAID_LINKS"}}),
 			altsrc.NewStringFlag(&cli.StringFlag{Name: "socks-auth-file", Usage: "require SOCKS5 username/password from this file (user:password lines)", EnvVars: []string{"BRAID_SOCKS_AUTH_FILE"}}),
@@ -49,6 +49,9 @@ func clientCommand() *cli.Command {
 }
 
 func runClient(c *cli.Context) error {
+	if err := requireFlags(c, "secret-file", "exit"); err != nil {
+		return err
+	}
 	log, err := newLogger(c)
 	if err != nil {
 		return err

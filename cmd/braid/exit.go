@@ -25,7 +25,7 @@ func exitCommand() *cli.Command {
 		UsageText: "braid exit --listen 0.0.0.0:7000 --secret-file FILE [--allow CIDR]...",
 		Flags: append([]cli.Flag{
 			altsrc.NewStringFlag(&cli.StringFlag{Name: "listen", Value: "0.0.0.0:7000", Usage: "address for the client's links", EnvVars: []string{"BRAID_LISTEN"}}),
-			altsrc.NewStringFlag(&cli.StringFlag{Name: "secret-file", Usage: "file with the shared secret (braid keygen)", EnvVars: []string{"BRAID_SECRET_FILE"}, Required: true}),
+			altsrc.NewStringFlag(&cli.StringFlag{Name: "secret-file", Usage: "file with the shared secret (braid keygen)", EnvVars: []string{"BRAID_SECRET_FILE"}}),
 			altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "allow", Usage: "CIDR the exit may dial although it is internal (repeat)", EnvVars: []string{"BRAID_ALLOW"}}),
 			altsrc.NewStringFlag(&cli.StringFlag{Name: "cert", Usage: "TLS certificate (PEM); default: self-signed, authenticated by the secret", EnvVars: []string{"BRAID_CERT"}}),
 			altsrc.NewStringFlag(&cli.StringFlag{Name: "key", Usage: "TLS private key (PEM) for --cert", EnvVars: []string{"BRAID_KEY"}}),
@@ -42,6 +42,9 @@ func exitCommand() *cli.Command {
 }
 
 func runExit(c *cli.Context) error {
+	if err := requireFlags(c, "secret-file"); err != nil {
+		return err
+	}
 	log, err := newLogger(c)
 	if err != nil {
 		return err

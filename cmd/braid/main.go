@@ -128,5 +128,17 @@ func versionCommand() *cli.Command {
 	}
 }
 
-// errUsage marks mistakes in flags; main prints them as they are.
+// errUsage marks mistakes in flags.
 var errUsage = errors.New("braid: usage")
+
+// requireFlags checks flags that must be set by flag, environment or
+// config file (urfave's Required runs before the config file is read).
+func requireFlags(c *cli.Context, names ...string) error {
+	for _, n := range names {
+		if c.String(n) == "" {
+			return fmt.Errorf("%w: --%s is required (flag, BRAID_%s or config file)", errUsage, n,
+				strings.ToUpper(strings.ReplaceAll(n, "-", "_")))
+		}
+	}
+	return nil
+}
