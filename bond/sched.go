@@ -137,6 +137,11 @@ func (s *Session) shouldSendLocked(l *Link, size int) bool {
 	if sendable := min(s.sndWrite, s.sndLimit); sendable > s.sndNxt {
 		backlog += int(sendable - s.sndNxt)
 	}
+	if s.writersWaiting > 0 && s.sndWrite < s.sndLimit {
+		// The application is blocked on the unsent queue's bound: there
+		// is more to come than is queued, so count on a full send buffer.
+		backlog = max(backlog, s.cfg.SendBuffer)
+	}
 	return best.deliveryEstimate(max(backlog, size)) > mine
 }
 

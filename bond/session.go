@@ -42,6 +42,9 @@ type Session struct {
 	sndNxt   uint64 // first byte never sent
 	sndWrite uint64 // end of what the application wrote
 	sndLimit uint64 // the peer's receive window right edge
+	// writersWaiting counts Writes blocked for room: the application has
+	// more to send than is queued, which the scheduler counts as backlog.
+	writersWaiting int
 	retx     []span // sent on a lost or stalled link: to send again first
 	finSent  bool   // CloseWrite called: FIN at sndWrite
 	finAcked bool   // the peer confirmed the FIN
@@ -181,9 +184,12 @@ func (s *Session) Write(p []byte) (int, error) {
 		case s.finSent:
 			return n, s.opError("write", ErrWriteClosed)
 		}
-		room := s.cfg.SendBuffer - int(s.sndWrite-s.sndUna)
+		room := min(s.cfg.SendBuffer-int(s.sndWrite-s.sndUna), s.unsentCapLocked()-int(s.sndWrite-s.sndNxt))
 		if room <= 0 {
-			if err := s.waitLocked(s.wdl); err != nil {
+			s.writersWaiting++
+			err := s.waitLocked(s.wdl)
+			s.writersWaiting--
+			if err != nil {
 				return n, s.opError("write", err)
 			}
 			continue
@@ -196,6 +202,27 @@ func (s *Session) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// unsentCapLocked bounds the bytes written but not yet handed to any link.
+// Links pull from this queue as fast as they drain, so it only needs to
+// cover a few milliseconds of their summed rate; anything deeper is
+// bufferbloat that a small request from another stream would wait behind.
+func (s *Session) unsentCapLocked() int {
+	var rate float64
+	for _, l := range s.links {
+		if !l.stalled {
+			rate += l.rate.estimate()
+		}
+	}
+	return max(min(int(rate*unsentQueueTime.Seconds()), s.cfg.SendBuffer), minUnsentQueue)
+}
+
+// The unsent queue holds unsentQueueTime of the links' summed rate, and at
+// least minUnsentQueue bytes.
+const (
+	unsentQueueTime = 20 * time.Millisecond
+	minUnsentQueue  = 256 << 10
+)
 
 // appendLocked copies p into blocks, topping up the last block while no
 // byte of it was sent yet.
