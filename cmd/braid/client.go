@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/braid-proxy/braid/admin"
 	"github.com/braid-proxy/braid/bond"
 	"github.com/braid-proxy/braid/link"
 	"github.com/braid-proxy/braid/mux"
@@ -43,7 +44,7 @@ func clientCommand() *cli.Command {
 			altsrc.NewDurationFlag(&cli.DurationFlag{Name: "socks-handshake-timeout", Value: socks.DefaultConfig().HandshakeTimeout, Usage: "a SOCKS client must finish its greeting and request within this", EnvVars: []string{"BRAID_SOCKS_HANDSHAKE_TIMEOUT"}}),
 			altsrc.NewDurationFlag(&cli.DurationFlag{Name: "connect-timeout", Value: mux.DefaultConfig().ConnectTimeout, Usage: "how long a CONNECT waits for the exit's answer", EnvVars: []string{"BRAID_CONNECT_TIMEOUT"}}),
 			altsrc.NewDurationFlag(&cli.DurationFlag{Name: "idle-timeout", Value: 0, Usage: "close proxied connections idle this long (0: never)", EnvVars: []string{"BRAID_IDLE_TIMEOUT"}}),
-		}, logFlags()...),
+		}, append(logFlags(), adminFlags()...)...),
 		Action: runClient,
 	})
 }
@@ -113,6 +114,12 @@ func runClient(c *cli.Context) error {
 		return err
 	}
 	log.Info("braid client: SOCKS5 ready", "addr", cl.SocksAddr().String(), "exit", c.String("exit"), "links", len(specs))
+	stopAdmin, err := startAdmin(c, admin.WithAddrs(admin.ClientSource(cl.session, cl.socks, cl.links.Redials), cl.links.Addrs), log)
+	if err != nil {
+		cl.Close()
+		return err
+	}
+	defer stopAdmin()
 	<-c.Context.Done()
 	log.Info("braid client: shutting down")
 	return cl.Close()
@@ -144,6 +151,8 @@ type clientNode struct {
 	mu      sync.Mutex
 	cur     *tunnel       // guarded by mu; nil between sessions
 	changed chan struct{} // guarded by mu; closed when cur changes
+
+	links admin.Links // configured links: path labels and redial counts for --admin
 }
 
 // tunnel is one bond session with its mux client and link loops.
@@ -282,6 +291,7 @@ func (cl *clientNode) runTunnel() error {
 // jitter.
 func (cl *clientNode) runLink(ctx context.Context, sess *bond.Session, sp linkSpec, name string) {
 	log := cl.o.log.With("link", name)
+	cl.links.Register(name, linkAddr(sp, cl.o.exit))
 	backoff := newBackoff()
 	for ctx.Err() == nil {
 		start := time.Now()
@@ -296,6 +306,7 @@ func (cl *clientNode) runLink(ctx context.Context, sess *bond.Session, sp linkSp
 		if !backoff.wait(ctx) {
 			return
 		}
+		cl.links.Redialed(name)
 	}
 }
 

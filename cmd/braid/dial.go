@@ -11,7 +11,7 @@ import (
 )
 
 // pathDialer dials the exit over one uplink: bound to an interface
-// (SO_BINDTODEVICE, which needs CAP_NET_RAW) and/or from a source address,
+// (SO_BINDTODEVICE; CAP_NET_RAW before Linux 5.7) and/or from a source address,
 // so policy routing sends it out of that uplink.
 func pathDialer(sp linkSpec, timeout time.Duration) *net.Dialer {
 	d := &net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second}
@@ -29,7 +29,7 @@ func pathDialer(sp linkSpec, timeout time.Duration) *net.Dialer {
 				err = serr
 			}
 			if err != nil {
-				return fmt.Errorf("braid: bind to device %s (needs CAP_NET_RAW): %w", dev, err)
+				return fmt.Errorf("braid: bind to device %s (needs CAP_NET_RAW before Linux 5.7): %w", dev, err)
 			}
 			return nil
 		}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/braid-proxy/braid/admin"
 	"github.com/braid-proxy/braid/bond"
 	"github.com/braid-proxy/braid/egress"
 	"github.com/braid-proxy/braid/link"
@@ -36,7 +37,7 @@ func exitCommand() *cli.Command {
 			altsrc.NewDurationFlag(&cli.DurationFlag{Name: "handshake-timeout", Value: link.DefaultConfig().HandshakeTimeout, Usage: "a link must finish TLS and authentication within this", EnvVars: []string{"BRAID_HANDSHAKE_TIMEOUT"}}),
 			altsrc.NewDurationFlag(&cli.DurationFlag{Name: "idle-timeout", Value: 0, Usage: "close proxied connections idle this long (0: never)", EnvVars: []string{"BRAID_IDLE_TIMEOUT"}}),
 			altsrc.NewDurationFlag(&cli.DurationFlag{Name: "grace", Value: bond.DefaultConfig().Grace, Usage: "how long a session with no link waits for one to return", EnvVars: []string{"BRAID_GRACE"}}),
-		}, logFlags()...),
+		}, append(logFlags(), adminFlags()...)...),
 		Action: runExit,
 	})
 }
@@ -97,6 +98,12 @@ func runExit(c *cli.Context) error {
 		return err
 	}
 	log.Info("braid exit: listening", "addr", ex.Addr().String(), "allow", c.StringSlice("allow"))
+	stopAdmin, err := startAdmin(c, admin.ExitSource(ex.bsrv), log)
+	if err != nil {
+		ex.Close()
+		return err
+	}
+	defer stopAdmin()
 	<-c.Context.Done()
 	log.Info("braid exit: shutting down")
 	return ex.Close()

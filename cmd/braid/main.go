@@ -41,12 +41,14 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
-		Commands: []*cli.Command{
+		// A --link SPEC is comma-separated: never split slice flags at commas.
+		DisableSliceFlagSeparator: true,
+		Commands: append([]*cli.Command{
 			exitCommand(),
 			clientCommand(),
 			keygenCommand(),
 			versionCommand(),
-		},
+		}, opsCommands()...),
 	}
 }
 
