@@ -45,10 +45,10 @@ type Session struct {
 	// writersWaiting counts Writes blocked for room: the application has
 	// more to send than is queued, which the scheduler counts as backlog.
 	writersWaiting int
-	retx     []span // sent on a lost or stalled link: to send again first
-	finSent  bool   // CloseWrite called: FIN at sndWrite
-	finAcked bool   // the peer confirmed the FIN
-	wdl      time.Time
+	retx           []span // sent on a lost or stalled link: to send again first
+	finSent        bool   // CloseWrite called: FIN at sndWrite
+	finAcked       bool   // the peer confirmed the FIN
+	wdl            time.Time
 
 	// Receive side.
 	rcvNext    uint64    // next in-order byte expected
