@@ -2,6 +2,7 @@ package mux
 
 import (
 	"context"
+	"github.com/braid-proxy/braid/internal/iox"
 	"io"
 	"net"
 	"testing"
@@ -22,7 +23,7 @@ func BenchmarkStreamThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	chunk := make([]byte, bufSize)
+	chunk := make([]byte, iox.BigSize)
 	b.SetBytes(int64(len(chunk)))
 	b.ResetTimer()
 	for range b.N {

@@ -74,7 +74,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		StreamWindow:       8 << 20,
-		MaxStreams:         4096,
+		MaxStreams:         16384,
 		MaxPendingConnects: 256,
 		ConnectTimeout:     10 * time.Second,
 		HandshakeTimeout:   10 * time.Second,

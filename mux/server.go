@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/braid-proxy/braid/internal/iox"
 	"log/slog"
 	"net"
 	"sync"
@@ -178,12 +178,6 @@ func (e *exit) refuse(c *streamConn, status Status, msg string) {
 	c.Close()
 }
 
-// bufSize is the relay's copy buffer: large enough to fill a yamux frame
-// worth sending, small enough for thousands of streams.
-const bufSize = 32 << 10
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
-
 // relay copies between the stream s and the target t until both
 // directions are done. EOF on one side becomes a half-close of the other;
 // any error, the idle timeout or ctx ending closes both. It returns the
@@ -217,36 +211,21 @@ func relay(ctx context.Context, s *streamConn, t net.Conn, idle time.Duration) (
 }
 
 // copyHalf copies src to dst until EOF, then half-closes dst. On any other
-// error it aborts the whole relay.
+// error it aborts the whole relay. iox.Copy holds no large buffer while
+// the stream is idle, so thousands of quiet streams stay cheap.
 func copyHalf(dst, src net.Conn, abort func(error)) (int64, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	var total int64
-	for {
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			w, werr := dst.Write(buf[:n])
-			total += int64(w)
-			if werr != nil {
-				abort(werr)
-				return total, werr
-			}
-		}
-		if rerr == io.EOF {
-			if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-				if err := cw.CloseWrite(); err != nil {
-					abort(err)
-					return total, err
-				}
-			}
-			// Without CloseWrite the peer cannot learn of the EOF; the
-			// other direction's end (or the idle timeout) closes both.
-			return total, nil
-		}
-		if rerr != nil {
-			abort(rerr)
-			return total, rerr
+	total, err := iox.Copy(dst, src)
+	if err != nil {
+		abort(err)
+		return total, err
+	}
+	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+		if err := cw.CloseWrite(); err != nil {
+			abort(err)
+			return total, err
 		}
 	}
+	// Without CloseWrite the peer cannot learn of the EOF; the other
+	// direction's end (or the idle timeout) closes both.
+	return total, nil
 }

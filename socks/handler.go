@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/braid-proxy/braid/internal/iox"
 	"io"
 	"net"
 	"net/netip"
@@ -93,13 +94,13 @@ func (s *Server) relay(cc *clientConn, fromClient io.Reader, up net.Conn) {
 	go func() {
 		defer s.wg.Done()
 		defer close(done)
-		if _, err := io.Copy(cc.Conn, up); err != nil {
+		if _, err := iox.Copy(cc.Conn, up); err != nil {
 			cc.Close()
 			return
 		}
 		closeWrite(cc.Conn)
 	}()
-	if _, err := io.Copy(up, fromClient); err != nil {
+	if _, err := iox.Copy(up, fromClient); err != nil {
 		cc.Close()
 	} else {
 		// Without CloseWrite the upstream cannot learn that the app is
