@@ -45,6 +45,7 @@ type Link struct {
 	rate         rateEstimator
 
 	recvOnLink uint64 // DATA payload bytes received here (echoed in ACK)
+	lowat      int    // TCP_NOTSENT_LOWAT set on the socket now
 }
 
 // sentChunk records stream bytes [off, end) written to a link.
@@ -133,6 +134,30 @@ func closeHard(c net.Conn) {
 	}
 	c.Close()
 }
+
+// tuneLowat sizes the kernel's unsent queue to a few milliseconds of the
+// link's rate: enough to keep it busy between writer wake-ups, little
+// enough that a chunk on a slow link does not wait behind a deep queue and
+// hold up every later byte at the receiver.
+func (l *Link) tuneLowat() {
+	ceiling := l.s.cfg.NotSentLowat
+	if ceiling <= 0 {
+		return
+	}
+	want := min(max(int(l.rate.estimate()*lowatTime.Seconds()), minLowat), ceiling)
+	if want*2 < l.lowat*3 && want*3 > l.lowat*2 {
+		return // within 1.5× of the current setting
+	}
+	l.lowat = want
+	setNotSentLowat(l.conn, want)
+}
+
+// The kernel's unsent queue holds lowatTime of a link's rate, at least
+// minLowat bytes and at most Config.NotSentLowat.
+const (
+	lowatTime = 8 * time.Millisecond
+	minLowat  = 32 << 10
+)
 
 // stallTimeout is max(floor, srtt + 4·rttvar).
 func (l *Link) stallTimeout(floor time.Duration) time.Duration {
@@ -247,6 +272,7 @@ func (l *Link) deliveredLocked(linkRecv uint64, now time.Time) error {
 		// raise the estimate, never lower it (as in BBR).
 		if !last.appLimited || bps > l.rate.estimate() {
 			l.rate.sample(bps, now)
+			l.tuneLowat()
 		}
 		l.stats.rateBps.Store(int64(l.rate.estimate()))
 	}

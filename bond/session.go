@@ -220,8 +220,8 @@ func (s *Session) unsentCapLocked() int {
 // The unsent queue holds unsentQueueTime of the links' summed rate, and at
 // least minUnsentQueue bytes.
 const (
-	unsentQueueTime = 20 * time.Millisecond
-	minUnsentQueue  = 256 << 10
+	unsentQueueTime = 10 * time.Millisecond
+	minUnsentQueue  = 128 << 10
 )
 
 // appendLocked copies p into blocks, topping up the last block while no
@@ -731,6 +731,7 @@ func (s *Session) attachLocked(conn net.Conn, opts LinkOptions, peerRcvNext uint
 	}
 	setNotSentLowat(conn, s.cfg.NotSentLowat)
 	l := newLink(s, conn, opts, rtt)
+	l.lowat = s.cfg.NotSentLowat
 	l.needAck = true
 	l.finDue = s.finSent && !s.finAcked
 	s.links = append(s.links, l)
