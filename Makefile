@@ -26,8 +26,16 @@ test:
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bond/
+# Benchmarks: bond's in-process figures (docs/BENCH-BOND.md), then the
+# network-namespace suite against single links and kernel MPTCP (needs root;
+# about 10 minutes; docs/BENCHMARKS.md and docs/bench/*.png).
+bench: build
+	./scripts/bench-bond.sh
+	BRAID_BENCH_CMD='make bench' BRAID_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 60m -v -run '^TestSuite$$' ./bench/ -suite
+
+# Soak (not in CI): 1,000 transfers with flapping links for BRAID_SOAK_DURATION (default 10m).
+soak: build
+	BRAID_SOAK=1 $(GO) test -count=1 -timeout 90m -v -run '^TestSoak$$' ./e2e/
 
 lint:
 	$(GO) vet $(PKGS)
