@@ -114,15 +114,7 @@ func runClient(c *cli.Context) error {
 		return err
 	}
 	log.Info("braid client: SOCKS5 ready", "addr", cl.SocksAddr().String(), "exit", c.String("exit"), "links", len(specs))
-	stopAdmin, err := startAdmin(c, admin.WithAddrs(admin.ClientSource(cl.session, cl.socks, cl.links.Redials), cl.links.Addrs), log)
-	if err != nil {
-		cl.Close()
-		return err
-	}
-	defer stopAdmin()
-	<-c.Context.Done()
-	log.Info("braid client: shutting down")
-	return cl.Close()
+	return serveUntilDone(c, cl, admin.WithAddrs(admin.ClientSource(cl.session, cl.socks, cl.links.Redials), cl.links.Addrs), log)
 }
 
 type clientOptions struct {

@@ -98,15 +98,7 @@ func runExit(c *cli.Context) error {
 		return err
 	}
 	log.Info("braid exit: listening", "addr", ex.Addr().String(), "allow", c.StringSlice("allow"))
-	stopAdmin, err := startAdmin(c, admin.ExitSource(ex.bsrv), log)
-	if err != nil {
-		ex.Close()
-		return err
-	}
-	defer stopAdmin()
-	<-c.Context.Done()
-	log.Info("braid exit: shutting down")
-	return ex.Close()
+	return serveUntilDone(c, ex, admin.ExitSource(ex.bsrv), log)
 }
 
 type exitOptions struct {

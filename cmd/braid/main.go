@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/braid-proxy/braid/admin"
 	"io"
 	"log/slog"
 	"os"
@@ -143,4 +144,18 @@ func requireFlags(c *cli.Context, names ...string) error {
 		}
 	}
 	return nil
+}
+
+// serveUntilDone runs the admin listener (if --admin) for src, waits for
+// SIGINT/SIGTERM (the command's context), then closes node.
+func serveUntilDone(c *cli.Context, node io.Closer, src admin.Source, log *slog.Logger) error {
+	stopAdmin, err := startAdmin(c, src, log)
+	if err != nil {
+		node.Close()
+		return err
+	}
+	defer stopAdmin()
+	<-c.Context.Done()
+	log.Info("braid " + c.Command.Name + ": shutting down")
+	return node.Close()
 }
