@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 20s
 
-.PHONY: all build run test test-short bench lint fuzz soak clean
+.PHONY: all build run test test-short bench bench-isolation lint fuzz soak clean
 
 all: build
 
@@ -35,7 +35,11 @@ bench: build
 
 # Soak (not in CI): 1,000 transfers with flapping links for BRAID_SOAK_DURATION (default 10m).
 soak: build
-	BRAID_SOAK=1 $(GO) test -count=1 -timeout 90m -v -run '^TestSoak$$' ./e2e/
+	BRAID_SOAK=1 $(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./e2e/
+
+# Isolation: one unread stream beside a 1 GiB transfer (ratio to solo).
+bench-isolation:
+	$(GO) test -run '^$$' -bench Isolation -benchtime 1x -timeout 30m ./e2e/
 
 lint:
 	$(GO) vet $(PKGS)

@@ -48,6 +48,27 @@ type exit struct {
 	remote  net.Addr
 	active  atomic.Int64  // streams being handled
 	pending chan struct{} // semaphore of dials in progress
+
+	// lastLimitWarn is when a limit warning was last logged (unix ns),
+	// so a flood of refusals logs once per limitLogInterval.
+	lastLimitWarn atomic.Int64
+}
+
+// limitLogInterval rate-limits the warnings about MaxStreams and
+// MaxPendingConnects being hit.
+const limitLogInterval = 10 * time.Second
+
+// warnLimit logs that a limit refused a stream, at most once per
+// limitLogInterval per session.
+func (e *exit) warnLimit(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := e.lastLimitWarn.Load()
+	if last != 0 && now-last < int64(limitLogInterval) {
+		return
+	}
+	if e.lastLimitWarn.CompareAndSwap(last, now) {
+		e.log.Warn(msg, args...)
+	}
 }
 
 func serve(ctx context.Context, conn net.Conn, cfg Config, dial DialFunc, hooks serveHooks) error {
@@ -115,6 +136,7 @@ func serve(ctx context.Context, conn net.Conn, cfg Config, dial DialFunc, hooks 
 func (e *exit) handle(ctx context.Context, st *yamux.Stream, n int64) {
 	c := newStreamConn(st, e.local, e.remote, nil)
 	if n > int64(e.cfg.MaxStreams) {
+		e.warnLimit("mux: stream limit reached, refusing new streams", "max_streams", e.cfg.MaxStreams, "err", ErrTooManyStreams)
 		e.refuse(c, StatusGeneralFailure, ErrTooManyStreams.Error())
 		return
 	}
@@ -137,6 +159,7 @@ func (e *exit) handle(ctx context.Context, st *yamux.Stream, n int64) {
 	case e.pending <- struct{}{}:
 	default:
 		e.log.Debug("connect refused", "addr", addr, "err", ErrTooManyPending)
+		e.warnLimit("mux: pending connect limit reached, refusing new connects", "max_pending_connects", e.cfg.MaxPendingConnects, "err", ErrTooManyPending)
 		e.refuse(c, StatusGeneralFailure, ErrTooManyPending.Error())
 		return
 	}

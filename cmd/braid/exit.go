@@ -78,6 +78,10 @@ func runExit(c *cli.Context) error {
 	mcfg.MaxStreams = c.Int("max-streams")
 	mcfg.ConnectTimeout = c.Duration("dial-timeout")
 	mcfg.MaxPendingConnects = c.Int("max-pending-connects")
+	if !c.IsSet("max-pending-connects") {
+		// The default must not exceed a small --max-streams.
+		mcfg.MaxPendingConnects = min(mcfg.MaxPendingConnects, mcfg.MaxStreams)
+	}
 	mcfg.IdleTimeout = c.Duration("idle-timeout")
 	if err := mcfg.Validate(); err != nil {
 		return err
