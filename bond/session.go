@@ -87,8 +87,15 @@ type sessionCounters struct {
 	sendQueue    atomic.Int64
 	reorderBytes atomic.Int64
 	window       atomic.Int64
-	links        atomic.Int64
 	dupBytes     atomic.Int64
+	links        atomic.Pointer[[]*Link] // copy of s.links for Stats
+}
+
+// publishLinksLocked gives Stats a copy of the link list, so reading
+// stats never takes the session lock.
+func (s *Session) publishLinksLocked() {
+	links := append([]*Link(nil), s.links...)
+	s.stats.links.Store(&links)
 }
 
 // NewClient starts the client side of a new session. Add links with
@@ -469,7 +476,7 @@ func (s *Session) failLocked(err error) {
 		l.dieLocked(err)
 	}
 	s.links = nil
-	s.stats.links.Store(0)
+	s.publishLinksLocked()
 	close(s.done)
 	s.notifyLocked()
 	if s.onDone != nil {
@@ -571,7 +578,7 @@ func (s *Session) dropLinkLocked(l *Link, err error) {
 		return
 	}
 	s.links = append(s.links[:i], s.links[i+1:]...)
-	s.stats.links.Store(int64(len(s.links)))
+	s.publishLinksLocked()
 	s.requeueLocked(l)
 	l.dieLocked(err)
 	if len(s.links) == 0 {
@@ -735,7 +742,7 @@ func (s *Session) attachLocked(conn net.Conn, opts LinkOptions, peerRcvNext uint
 	l.needAck = true
 	l.finDue = s.finSent && !s.finAcked
 	s.links = append(s.links, l)
-	s.stats.links.Store(int64(len(s.links)))
+	s.publishLinksLocked()
 	s.allDownSince = time.Time{}
 	s.log.Info("bond: link up", "link", l.name, "rtt", rtt.Round(time.Microsecond), "links", len(s.links))
 	s.wg.Add(2)

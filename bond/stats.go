@@ -46,8 +46,8 @@ type Stats struct {
 	DupBytes     int64 // duplicate bytes received and dropped (resends)
 }
 
-// Stats returns the session's counters. Only the link list is read under
-// the session lock; every number comes from atomics.
+// Stats returns the session's counters, all read from atomics: taking
+// them never waits on the data path.
 func (s *Session) Stats() Stats {
 	st := Stats{
 		SendQueue:    s.stats.sendQueue.Load(),
@@ -55,11 +55,10 @@ func (s *Session) Stats() Stats {
 		Window:       s.stats.window.Load(),
 		DupBytes:     s.stats.dupBytes.Load(),
 	}
-	s.mu.Lock()
-	links := append([]*Link(nil), s.links...)
-	s.mu.Unlock()
-	for _, l := range links {
-		st.Links = append(st.Links, l.Stats())
+	if links := s.stats.links.Load(); links != nil {
+		for _, l := range *links {
+			st.Links = append(st.Links, l.Stats())
+		}
 	}
 	return st
 }
