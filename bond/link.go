@@ -270,7 +270,9 @@ func (l *Link) deliveredLocked(linkRecv uint64, now time.Time) error {
 		// A sample taken while the application had nothing more to send
 		// shows what was offered, not what the link can carry: it may
 		// raise the estimate, never lower it (as in BBR).
-		if !last.appLimited || bps > l.rate.estimate() {
+		// So is one spanning less than a chunk: too short to measure.
+		full := linkRecv-last.delivered >= uint64(l.s.cfg.ChunkSize)
+		if (!last.appLimited && full) || bps > l.rate.estimate() {
 			l.rate.sample(bps, now)
 			l.tuneLowat()
 		}
@@ -416,6 +418,10 @@ type rateEstimator struct {
 
 // rateWindow is how long one window of samples lasts.
 const rateWindow = 500 * time.Millisecond
+
+// rateStale is how long without a rate sample before a link is probed
+// again at no less than initialRate.
+const rateStale = 2 * time.Second
 
 // initialRate is assumed before a link's first sample: modest, so a new
 // link is tried without being trusted with much.

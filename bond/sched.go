@@ -60,16 +60,22 @@ func (s *Session) pickLocked(l *Link) ([]byte, uint64) {
 	if l.inflightB == 0 {
 		l.lastProgress = now
 	}
+	// A rate sample measures from the later of the last delivery and the
+	// start of the current flight (BBR's first_sent_time): a link used
+	// now and then must not look slow for the time it sat unused.
+	from := now
+	if len(l.inflight) > 0 {
+		from = l.deliveredAt
+		if first := l.inflight[0].sentAt; first.After(from) {
+			from = first
+		}
+	}
 	l.sent += uint64(size)
 	l.inflight = append(l.inflight, sentChunk{
 		off: sp.off, end: sp.end, linkEnd: l.sent, sentAt: now,
-		delivered: l.delivered, deliveredAt: l.deliveredAt,
+		delivered: l.delivered, deliveredAt: from,
 	})
 	c := &l.inflight[len(l.inflight)-1]
-	if l.inflightB == 0 {
-		// The link was idle: measure from now, not from its last delivery.
-		c.deliveredAt = now
-	}
 	c.appLimited = s.sndNxt >= s.sndWrite && len(s.retx) == 0
 	l.inflightB += size
 	l.stats.bytesSent.Add(int64(size))
@@ -105,6 +111,12 @@ func (s *Session) eligibleLocked(l *Link) bool {
 // measured rate, plus half its minimum RTT.
 func (l *Link) deliveryEstimate(size int) float64 {
 	rate := l.rate.estimate()
+	if time.Since(l.rate.start) > rateStale {
+		// No sample for a while: the link may be faster than it last
+		// looked. Assume at least the initial rate so it gets a chunk
+		// now and then, which measures it again.
+		rate = max(rate, initialRate)
+	}
 	oneWay := l.rtt.min.Seconds() / 2
 	drain := float64(l.inflightB+size) / rate
 	// inflight includes bytes already travelling, which land within one
