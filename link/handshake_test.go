@@ -16,12 +16,7 @@ import (
 )
 
 func TestHandshakeDataFlows(t *testing.T) {
-	secret := newSecret(t)
-	srv, err := NewServer(testConfig(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, results := startExit(t, srv)
+	secret, addr, results := startSecretExit(t)
 
 	c, err := Client(context.Background(), dial(t, addr), testConfig(secret))
 	if err != nil {
@@ -143,12 +138,7 @@ func TestWrongSecretFailsBothSides(t *testing.T) {
 // ticket, no close_notify) may arrive before the close; with the right
 // one the exit's AUTH does, which shows the probe can see bytes.
 func TestExitSilentToWrongSecret(t *testing.T) {
-	secret := newSecret(t)
-	srv, err := NewServer(testConfig(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, results := startExit(t, srv)
+	secret, addr, results := startSecretExit(t)
 	for _, tc := range []struct {
 		name  string
 		key   []byte
@@ -187,12 +177,7 @@ func TestExitSilentToWrongSecret(t *testing.T) {
 // its own certificate, between client and exit. It forwards every byte
 // faithfully but cannot make the proofs match.
 func TestManInTheMiddle(t *testing.T) {
-	secret := newSecret(t)
-	srv, err := NewServer(testConfig(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	exitAddr, results := startExit(t, srv)
+	secret, exitAddr, results := startSecretExit(t)
 
 	cert, err := selfSignedCert()
 	if err != nil {
@@ -257,12 +242,7 @@ func TestManInTheMiddle(t *testing.T) {
 // TestReplayRejected captures a valid AUTH from one session and sends it
 // on a second TLS session.
 func TestReplayRejected(t *testing.T) {
-	secret := newSecret(t)
-	srv, err := NewServer(testConfig(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, results := startExit(t, srv)
+	secret, addr, results := startSecretExit(t)
 	key := mustKey(t, secret)
 
 	raw1 := dial(t, addr)

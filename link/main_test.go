@@ -209,3 +209,16 @@ func newPKI(t *testing.T) testPKI {
 }
 
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// startSecretExit starts an exit with a fresh secret and returns the
+// secret, its address and its handshake results.
+func startSecretExit(t *testing.T) (Secret, string, <-chan exitResult) {
+	t.Helper()
+	secret := newSecret(t)
+	srv, err := NewServer(testConfig(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, results := startExit(t, srv)
+	return secret, addr, results
+}
