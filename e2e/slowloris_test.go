@@ -129,6 +129,27 @@ func slowloris(ctx context.Context, addr string, n int, first byte, giveUp time.
 // keepConnecting makes real CONNECTs with a 64 KiB echo through proxy to
 // tg, one after the other, until stop; it returns how many succeeded and
 // the first failure.
+// realResult is what keepConnecting achieved.
+type realResult struct {
+	ok  int
+	err error
+}
+
+// connectDuring runs keepConnecting in the background; the returned stop
+// ends it and reports what it achieved.
+func connectDuring(proxy string, tg *target) (stop func() realResult) {
+	quit := make(chan struct{})
+	done := make(chan realResult, 1)
+	go func() {
+		ok, err := keepConnecting(proxy, tg, quit)
+		done <- realResult{ok, err}
+	}()
+	return func() realResult {
+		close(quit)
+		return <-done
+	}
+}
+
 func keepConnecting(proxy string, tg *target, stop <-chan struct{}) (ok int, firstErr error) {
 	for i := uint64(0); ; i++ {
 		select {
@@ -164,20 +185,10 @@ func TestSlowlorisSOCKS(t *testing.T) {
 	r := startRig(t, 2, allowLoopback, []string{"--socks-handshake-timeout", deadline.String()})
 	base := r.client.usage()
 
-	stop := make(chan struct{})
-	type result struct {
-		ok  int
-		err error
-	}
-	realc := make(chan result, 1)
-	go func() {
-		ok, err := keepConnecting(r.socks, tg, stop)
-		realc <- result{ok, err}
-	}()
+	stopReal := connectDuring(r.socks, tg)
 	n := slowlorisCount()
 	res := slowloris(context.Background(), r.socks, n, 5, deadline+20*time.Second)
-	close(stop)
-	rr := <-realc
+	rr := stopReal()
 	t.Logf("slowloris on SOCKS (%d conns, deadline %v): %v", n, deadline, res)
 	t.Logf("real CONNECTs during the attack: %d ok, first error %v", rr.ok, rr.err)
 
@@ -216,21 +227,11 @@ func TestSlowlorisExitLinks(t *testing.T) {
 	r := startRig(t, 2, append([]string{"--handshake-timeout", deadline.String()}, allowLoopback...), nil)
 	base := r.exit.usage()
 
-	stop := make(chan struct{})
-	type result struct {
-		ok  int
-		err error
-	}
-	realc := make(chan result, 1)
-	go func() {
-		ok, err := keepConnecting(r.socks, tg, stop)
-		realc <- result{ok, err}
-	}()
+	stopReal := connectDuring(r.socks, tg)
 	n := slowlorisCount()
 	waves := (n + maxPending - 1) / maxPending
 	res := slowloris(context.Background(), r.exitAddr, n, 0x16, time.Duration(waves+10)*deadline)
-	close(stop)
-	rr := <-realc
+	rr := stopReal()
 	t.Logf("slowloris on the exit (%d conns, deadline %v, %d waves): %v", n, deadline, waves, res)
 	t.Logf("real CONNECTs during the attack: %d ok, first error %v", rr.ok, rr.err)
 
